@@ -1,0 +1,82 @@
+"""Export figures from stored notebook outputs to _images/.
+
+A code cell opts in with metadata ``"export": "<notebook stem>-what.png"`` (or ``.gif``):
+its one output of that image type is written, byte for byte, to _images/.
+tests/test_images.py checks the two never drift apart.
+"""
+
+from __future__ import annotations
+
+import base64
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+IMAGES = ROOT / "_images"
+MIME_BY_SUFFIX = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg"}
+
+
+def exported_figures(notebook: Path) -> dict[str, bytes]:
+    """Map each export file name declared in ``notebook`` to its image bytes."""
+    nb = nbformat.read(notebook, as_version=4)
+    figures: dict[str, bytes] = {}
+    code_index = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        code_index += 1
+        name = cell.metadata.get("export")
+        if name is None:
+            continue
+        where = f"{notebook.name}, code cell {code_index}"
+        mime = MIME_BY_SUFFIX.get(Path(name).suffix)
+        if mime is None or not name.startswith(f"{notebook.stem}-"):
+            raise ValueError(
+                f"{where}: export name {name!r} must start with '{notebook.stem}-' "
+                f"and end in one of {sorted(MIME_BY_SUFFIX)}"
+            )
+        blobs = [o["data"][mime] for o in cell.get("outputs", []) if mime in o.get("data", {})]
+        if len(blobs) != 1:
+            raise ValueError(
+                f"{where}: exports {name!r} but has {len(blobs)} {mime} outputs (need exactly 1); "
+                "re-run the notebook with `make refresh`"
+            )
+        if name in figures:
+            raise ValueError(f"{where}: export name {name!r} is used twice")
+        figures[name] = base64.b64decode(blobs[0])
+    return figures
+
+
+def export(notebooks: list[Path]) -> None:
+    """Write each notebook's figures to _images/ and drop its figures no cell exports any more."""
+    IMAGES.mkdir(exist_ok=True)
+    for notebook in notebooks:
+        wanted = exported_figures(notebook)
+        for name, data in wanted.items():
+            target = IMAGES / name
+            if not target.exists() or target.read_bytes() != data:
+                tmp = target.with_suffix(target.suffix + ".tmp")
+                tmp.write_bytes(data)
+                tmp.replace(target)  # atomic: a reader never sees half a figure
+                print(f"exported {target.relative_to(ROOT)}")
+        for stale in sorted(IMAGES.glob(f"{notebook.stem}-*")):
+            if stale.name not in wanted:
+                stale.unlink()
+                print(f"removed stale {stale.relative_to(ROOT)}")
+
+
+def main(argv: list[str]) -> int:
+    notebooks = [Path(a) for a in argv] or sorted(NOTEBOOKS.glob("*.ipynb"))
+    try:
+        export(notebooks)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
