@@ -20,7 +20,7 @@ lectures: $(STAMP)
 	$(PY) tools/run_lectures.py
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Maintainers: re-execute notebooks in place (all, or NB=notebooks/02_*.ipynb),
 # then re-export the figures in _images/.
