@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
+import time
 
 import nbformat
 import pytest
@@ -152,3 +154,23 @@ def test_an_error_while_displaying_a_result_fails_the_lecture(tmp_path):
     make_notebook(path, [(source, [], [])])
     with pytest.raises(LectureFailed, match=r"09_display.ipynb: code cell 1 stored an error: ValueError"):
         execute_notebook(path)
+
+
+def test_each_lecture_kernel_is_shut_down_when_it_finishes(tmp_path):
+    # A kernel left running holds its memory (a whole MNIST run) until `make lectures` exits.
+    path = tmp_path / "09_pid.ipynb"
+    make_notebook(path, [("import os\nprint(os.getpid())", [], [])])
+    nb = execute_notebook(path)
+    pid = int(nb.cells[0].outputs[0].text)
+    deadline = time.monotonic() + 10
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pid_alive(pid), f"kernel process {pid} is still running after its notebook finished"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -67,7 +67,7 @@ def execute_notebook(
             on_cell_executed=cell_executed,
         )
         try:
-            client.execute()
+            client.execute(cleanup_kc=True)  # we pass our own km, so nbclient would leave the kernel running
         except CellExecutionError as err:
             index = next(
                 (
