@@ -2,8 +2,12 @@
 
 Sources in notebooks/ are never modified. Prints a summary table (lecture,
 seconds, headline result) and exits non-zero, naming the notebook and cell,
-if any lecture fails. A lecture's headline is the first line printed by its
-cell tagged ``headline``.
+if any lecture fails (an error, a cell past its timeout, a dead kernel, files
+left in the working folder, an unreadable notebook). A lecture's headline is
+the first line printed by its cell tagged ``headline``.
+
+Each cell may run for ``LECTURE_CELL_TIMEOUT_S`` seconds (default 600).
+Ctrl-C or SIGTERM stop the run, and its kernel, at once (exit 130 or 143).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 from nbconvert import HTMLExporter
-from notebook_exec import LectureFailed, execute_notebook
+from notebook_exec import LectureFailed, LectureInterrupted, cell_timeout_s, execute_notebook, stop_on_signals
 from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +37,7 @@ def headline(nb) -> str:
     return "(no headline cell)"
 
 
-def run_one(path: Path) -> tuple[float, str]:
+def run_one(path: Path, timeout_s: int | None = None) -> tuple[float, str]:
     start = time.perf_counter()
     with tqdm(total=None, desc=path.stem, unit="cell", leave=False) as bar:
 
@@ -41,7 +45,7 @@ def run_one(path: Path) -> tuple[float, str]:
             bar.total = total
             bar.update(1)
 
-        nb = execute_notebook(path, on_cell_done=advance)
+        nb = execute_notebook(path, on_cell_done=advance, timeout_s=timeout_s)
     seconds = time.perf_counter() - start
     BUILD.mkdir(exist_ok=True)
     nbformat.write(nb, BUILD / path.name)
@@ -64,14 +68,28 @@ def print_table(rows: list[tuple[str, str, str]]) -> None:
 
 
 def main(argv: list[str]) -> int:
+    try:
+        timeout_s = cell_timeout_s()
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     paths = [Path(a) for a in argv] or sorted(NOTEBOOKS.glob("*.ipynb"))
     if not paths:
         print(f"error: no notebooks found in {NOTEBOOKS}", file=sys.stderr)
         return 1
+    try:
+        with stop_on_signals():
+            return run_all(paths, timeout_s)
+    except LectureInterrupted as err:
+        print(f"stopped: {err}; no kernel is left running.", file=sys.stderr)
+        return err.exit_code
+
+
+def run_all(paths: list[Path], timeout_s: int) -> int:
     rows, failure, total = [], None, 0.0
     for path in tqdm(paths, desc="lectures", unit="notebook"):
         try:
-            seconds, result = run_one(path)
+            seconds, result = run_one(path, timeout_s)
         except LectureFailed as err:
             failure = str(err)
             rows.append((path.stem, "-", "FAILED"))
