@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 # The stamp is rebuilt when the pins change, so `make` never runs on a stale venv.
 STAMP  := $(VENV)/.installed-from-requirements
 
-.PHONY: lectures test test-colab test-latest test-devices test-nbval refresh export lint lab bench clean
+.PHONY: lectures test test-colab test-latest test-devices test-tpu-numerics test-nbval refresh export lint lab bench clean
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required, found " + sys.version.split()[0]'
@@ -20,7 +20,7 @@ lectures: $(STAMP)
 	$(PY) tools/run_lectures.py
 
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	tools/test_env.sh pinned $(VENV) $(PYTEST_ARGS)
 
 # Maintainers: re-execute notebooks in place (all, or NB=notebooks/02_*.ipynb),
 # then re-export the figures in _images/.
@@ -71,6 +71,12 @@ test-devices: $(STAMP)
 	home=$$(mktemp -d) && trap 'rm -rf "$$home"' EXIT && \
 	env -u XDG_CACHE_HOME -u JAX_LECTURES_CACHE HOME="$$home" XLA_FLAGS=--xla_force_host_platform_device_count=8 \
 	tools/test_env.sh 8-devices $(VENV) notebooks $(PYTEST_ARGS)
+
+# A TPU's default matmul numerics on the CPU: float32 operands rounded to bfloat16, float32 accumulation
+# (tools/emulate_tpu_numerics.py); its own test checks that the notebook kernels really were emulated.
+test-tpu-numerics: $(STAMP)
+	JAX_LECTURES_EMULATE=tpu-bf16 PYTHONPATH=$(CURDIR)/tools/emulation_site \
+	tools/test_env.sh tpu-numerics $(VENV) notebooks tests/test_tpu_numerics.py $(PYTEST_ARGS)
 
 # nbval as its documentation runs it, without our collector: strict, then lax.
 test-nbval: $(STAMP)

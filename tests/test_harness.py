@@ -174,3 +174,16 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_progress_bar_frames_are_stored_as_their_final_line():
+    from notebook_exec import collapse_progress_frames
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("...")
+    frames = ["\rtrain: 0/3 epochs", "\rtrain: 1/3 epochs", "\rtrain: 3/3 epochs", "\n"]
+    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text=t) for t in frames]
+    cell.outputs.append(nbformat.v4.new_output("stream", name="stdout", text="loss 0.1\r\nacc 0.9\n"))
+    nb.cells.append(cell)
+    collapse_progress_frames(nb)
+    assert [(o.name, o.text) for o in cell.outputs] == [("stderr", "train: 3/3 epochs\n"), ("stdout", "loss 0.1\nacc 0.9\n")]

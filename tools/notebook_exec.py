@@ -185,6 +185,7 @@ def execute_notebook(
             "Lectures write only to temporary directories or the data cache."
         )
     shorten_expected_tracebacks(nb)
+    collapse_progress_frames(nb)
     return nb
 
 
@@ -323,3 +324,26 @@ def shorten_expected_tracebacks(nb) -> None:
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "error" and out.get("traceback"):
                     out["traceback"] = out["traceback"][-1:]
+
+
+def collapse_progress_frames(nb) -> None:
+    """Store what a reader sees: each run of a cell's stream outputs merged, progress-bar frames collapsed.
+
+    A progress bar redraws its line with carriage returns, one stream message per frame; stored as they
+    come, the frames stack up in the notebook and differ from run to run. Jupyter shows only the last
+    frame of each line, and nbval compares streams the same way, so that is what we keep.
+    """
+    for cell in nb.cells:
+        merged = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and merged and merged[-1].get("name") == out.get("name") and (
+                merged[-1].get("output_type") == "stream"
+            ):
+                merged[-1]["text"] += out["text"]
+            else:
+                merged.append(out)
+        for out in merged:
+            if out.get("output_type") == "stream":
+                out["text"] = "\n".join(line.rstrip("\r").rsplit("\r", 1)[-1] for line in out["text"].split("\n"))
+        if "outputs" in cell:
+            cell["outputs"] = merged
