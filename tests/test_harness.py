@@ -186,4 +186,5 @@ def test_progress_bar_frames_are_stored_as_their_final_line():
     cell.outputs.append(nbformat.v4.new_output("stream", name="stdout", text="loss 0.1\r\nacc 0.9\n"))
     nb.cells.append(cell)
     collapse_progress_frames(nb)
-    assert [(o.name, o.text) for o in cell.outputs] == [("stderr", "train: 3/3 epochs\n"), ("stdout", "loss 0.1\nacc 0.9\n")]
+    stored = [(o.name, o.text) for o in cell.outputs]
+    assert stored == [("stderr", "train: 3/3 epochs\n"), ("stdout", "loss 0.1\nacc 0.9\n")]
