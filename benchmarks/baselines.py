@@ -1,4 +1,4 @@
-"""Reference implementations of lecture 05's MLP training step, outside JAX.
+"""Reference implementations of lecture 06's MLP training step, outside JAX.
 
 The same model (784-512-512-10, ReLU), batch size, loss (softmax cross-entropy)
 and optimizer (Adam) as the lecture, written idiomatically for each library,

@@ -119,7 +119,7 @@ def mnist_data(lecture, batches: int):
 
 
 def flops_per_example(lecture) -> float:
-    """Lecture 05's count: 6 FLOPs per parameter (forward, weight and input gradients), minus the input
+    """Lecture 06's count: 6 FLOPs per parameter (forward, weight and input gradients), minus the input
     gradient of the first layer, which nobody needs. XLA's cost analysis agrees to within 2%."""
     sizes = (lecture.IMAGE_PIXELS, *lecture.HIDDEN, lecture.NUM_CLASSES)
     n_params = sum(m * n + n for m, n in zip(sizes[:-1], sizes[1:], strict=True))
@@ -176,11 +176,11 @@ def torch_rates(lecture, images, labels, compile_model: bool):
         return None, f"failed here: {type(err).__name__}: {str(err).splitlines()[0][:80]}"
 
 
-# --- 5. logistic regression (lecture 03) -------------------------------------------------------------
+# --- 5. logistic regression (lecture 04) -------------------------------------------------------------
 
 
 def logistic_rates(sizes: Sizes):
-    lecture = load_notebook_code("03")
+    lecture = load_notebook_code("04")
     key_x, key_y = jax.random.split(jax.random.key(0))
     X = jax.random.normal(key_x, (400, 2), jnp.float32)
     y = (X @ jnp.array([1.5, -2.0]) + 0.3 * jax.random.normal(key_y, (400,)) > 0).astype(jnp.float32)
@@ -229,8 +229,8 @@ def series_seconds() -> tuple[dict[str, float], dict[str, str]]:
 
 
 def peak_memory_child(examples: int) -> None:
-    """Run one MNIST-sized training epoch of lecture 05 and print this process's peak RSS in MiB."""
-    lecture = load_notebook_code("05")
+    """Run one MNIST-sized training epoch of lecture 06 and print this process's peak RSS in MiB."""
+    lecture = load_notebook_code("06")
     images, labels = mnist_data(lecture, examples // lecture.BATCH_SIZE)
     jax.block_until_ready(jax_epoch(lecture, images, labels, lecture.MAX_SHIFT)())
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # Linux reports KiB
@@ -260,7 +260,7 @@ def ratios(a: list[float], b: list[float]) -> list[float]:
 
 
 def run(sizes: Sizes, report: Report, with_series: bool) -> None:
-    mnist = load_notebook_code("05")
+    mnist = load_notebook_code("06")
     images, labels = mnist_data(mnist, sizes.mnist_batches)
     ref_images, ref_labels = images[: sizes.reference_batches * mnist.BATCH_SIZE], labels[: len(images)]
     flops = flops_per_example(mnist)
@@ -290,7 +290,7 @@ def run(sizes: Sizes, report: Report, with_series: bool) -> None:
 
     report.add(f"1. XLA float32 matmul {sizes.matmul_n}x{sizes.matmul_n}", "GFLOP/s", v["matmul"])
     report.add(
-        "2. MNIST MLP epoch (lecture 05 step, lax.scan)",
+        "2. MNIST MLP epoch (lecture 06 step, lax.scan)",
         "examples/s",
         v["jax_lecture"],
         f"batch {mnist.BATCH_SIZE}, Adam, {mnist.MAX_SHIFT}-px shift augmentation",
@@ -299,7 +299,7 @@ def run(sizes: Sizes, report: Report, with_series: bool) -> None:
         "   same, achieved",
         "GFLOP/s",
         [r * flops / 1e9 for r in v["jax_lecture"]],
-        f"{flops / 1e6:.2f} MFLOP per example, as lecture 05 counts",
+        f"{flops / 1e6:.2f} MFLOP per example, as lecture 06 counts",
     )
     report.add(
         "   same, fraction of matmul rate",
@@ -326,7 +326,7 @@ def run(sizes: Sizes, report: Report, with_series: bool) -> None:
     report.add("   JAX (plain step) / NumPy", "ratio", ratios(v["jax_plain"], v["numpy"]))
 
     lr = interleaved(logistic_rates(sizes), sizes.reps)
-    report.add("5. logistic regression (lecture 03): lax.scan", "µs/step", [1e6 * t for t in lr["scan"]])
+    report.add("5. logistic regression (lecture 04): lax.scan", "µs/step", [1e6 * t for t in lr["scan"]])
     report.add("   jitted step in a Python loop", "µs/step", [1e6 * t for t in lr["jit"]])
     report.add("   un-jitted Python loop", "µs/step", [1e6 * t for t in lr["eager"]])
     report.add(

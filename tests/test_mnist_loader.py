@@ -1,4 +1,4 @@
-"""Unit tests of lecture 05's MNIST loader: the notebook's own `library` cells, not a copy.
+"""Unit tests of lecture 06's MNIST loader: the notebook's own `library` cells, not a copy.
 
 Every test builds its own small IDX files in a temporary folder; downloads come from a
 throw-away HTTP server on 127.0.0.1 (plain http, allowed only through the loader's explicit
@@ -33,7 +33,7 @@ NAMES = (
 
 @pytest.fixture(scope="module")
 def nb():
-    return load_notebook_code("05")
+    return load_notebook_code("06")
 
 
 # ---- helpers: IDX files written independently of the code under test ----------------------------

@@ -1,4 +1,4 @@
-"""Unit tests of lecture 05's training code (the notebook's `library` cells), on tiny synthetic data.
+"""Unit tests of lecture 06's training code (the notebook's `library` cells), on tiny synthetic data.
 
 The benchmark imports the same model, optimizer and whole-epoch training function, so these check
 the contract it relies on: shapes, a loss that goes down, augmentation that only moves pixels, and
@@ -20,7 +20,7 @@ SIZES = (784, 16, 10)  # a small MLP: these tests check behaviour, not accuracy
 
 @pytest.fixture(scope="module")
 def nb():
-    return load_notebook_code("05")
+    return load_notebook_code("06")
 
 
 @pytest.fixture(scope="module")
