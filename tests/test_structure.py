@@ -131,3 +131,29 @@ def test_notebooks_live_only_in_notebooks_folder():
         and p.parent != ROOT / "notebooks"
     ]
     assert not stray, f"notebooks outside notebooks/: {stray}"
+
+
+SOLUTION = re.compile(r"#\s*(@title\s+)?Solution\b")
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
+def test_solutions_are_hidden_in_colab_and_jupyter(notebook):
+    """Colab collapses a ``#@title`` form cell but shows its stored outputs; JupyterLab honours ``jupyter``."""
+    cells = read(notebook).cells
+    solutions = [(i, c) for i, c in enumerate(cells) if c.cell_type == "code" and SOLUTION.match(c.source)]
+    assert len(solutions) >= 2, f"{notebook.name}: expected two or three exercises with solutions"
+    for index, cell in solutions:
+        where = f"{notebook.name}: cell {index} (a solution)"
+        first_line = cell.source.splitlines()[0]
+        assert re.fullmatch(r"#@title Solution \d+", first_line), (
+            f"{where}: its first line must be '#@title Solution N' and no more (Colab shows the title of a collapsed "
+            f"cell, so it must not hint at the answer); found {first_line!r}"
+        )
+        assert cell.metadata.get("cellView") == "form", f'{where}: needs metadata "cellView": "form" for Colab'
+        hidden = cell.metadata.get("jupyter", {})
+        assert hidden.get("source_hidden") and hidden.get("outputs_hidden"), (
+            f'{where}: needs metadata "jupyter": {{"source_hidden": true, "outputs_hidden": true}} for JupyterLab'
+        )
+        assert not cell.get("outputs"), f"{where}: is stored with outputs, which Colab shows: run `make refresh`"
+        assert "nbval-ignore-output" in cell.metadata.get("tags", []), f"{where}: needs the nbval-ignore-output tag"
+        assert re.search(r"^\s*assert ", cell.source, re.M), f"{where}: a solution checks its own answer with assert"

@@ -186,6 +186,7 @@ def execute_notebook(
         )
     shorten_expected_tracebacks(nb)
     collapse_progress_frames(nb)
+    store_solutions_without_outputs(nb)
     return nb
 
 
@@ -347,3 +348,17 @@ def collapse_progress_frames(nb) -> None:
                 out["text"] = "\n".join(line.rstrip("\r").rsplit("\r", 1)[-1] for line in out["text"].split("\n"))
         if "outputs" in cell:
             cell["outputs"] = merged
+
+
+SOLUTION_TITLE = "#@title Solution"
+
+
+def store_solutions_without_outputs(nb) -> None:
+    """Exercise solutions run (their asserts must hold) but are stored without outputs.
+
+    Colab collapses a ``#@title`` form cell's code but still shows its stored outputs, which would give the
+    answer away; a learner who runs the solution sees them. The cells carry ``nbval-ignore-output``.
+    """
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.source.startswith(SOLUTION_TITLE):
+            cell.outputs = []
