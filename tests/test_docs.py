@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlparse
 
+import nbformat
 import pytest
 from lectures import COLAB_PREFIX, NOTEBOOKS, ROOT, markdown_links
 
@@ -47,3 +49,36 @@ def test_referenced_images_exist(doc):
             )
     for link in images:
         assert (ROOT / link).exists(), f"{doc.name} shows {link}, which does not exist (run `make export`)"
+
+
+MENTION = re.compile(r"\b[Ll]ectures?\s+(\d\d(?:\s*(?:,|–|-|…|and|or|to)\s*\d\d)*)")
+
+
+def lecture_mentions(text: str) -> list[str]:
+    """Every lecture number named in prose: 'lecture 03', 'lectures 01 and 04', 'lectures 01–05'."""
+    return [number for group in MENTION.findall(text) for number in re.findall(r"\d\d", group)]
+
+
+def test_lecture_mentions_name_existing_lectures():
+    numbers = {nb.name[:2] for nb in NOTEBOOKS}
+    sources = {doc.name: doc.read_text() for doc in DOCS}
+    sources |= {nb.name: "\n".join(c.source for c in nbformat.read(nb, as_version=4).cells) for nb in NOTEBOOKS}
+    code = sorted(ROOT.glob("tests/*.py")) + sorted(ROOT.glob("benchmarks/*.py"))
+    sources |= {p.name: p.read_text() for p in code}
+    stale = {name: sorted(set(lecture_mentions(text)) - numbers) for name, text in sources.items()}
+    stale = {name: missing for name, missing in stale.items() if missing and name != "test_docs.py"}
+    assert not stale, f"mentions of lectures that do not exist (renumbered?): {stale}; lectures are {sorted(numbers)}"
+
+
+def test_lecture_mentions_are_recognised():
+    assert lecture_mentions("see lecture 03, and Lectures 01 and 05; lectures 01–04") == ["03", "01", "05", "01", "04"]
+
+
+def test_each_notebook_title_matches_its_number_and_the_syllabus():
+    syllabus = (ROOT / "lectures.md").read_text()
+    for nb in NOTEBOOKS:
+        title = nbformat.read(nb, as_version=4).cells[0].source.splitlines()[0]
+        assert title.startswith(f"# {nb.name[:2]} · "), f"{nb.name}: title {title!r} should start with '# {nb.name[:2]} · '"
+        assert f"\n#{title}\n" in f"\n{syllabus}\n", (
+            f"lectures.md has no heading '##{title[1:]}' for {nb.name}"
+        )
