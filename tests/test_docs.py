@@ -78,7 +78,8 @@ def test_each_notebook_title_matches_its_number_and_the_syllabus():
     syllabus = (ROOT / "lectures.md").read_text()
     for nb in NOTEBOOKS:
         title = nbformat.read(nb, as_version=4).cells[0].source.splitlines()[0]
-        assert title.startswith(f"# {nb.name[:2]} · "), f"{nb.name}: title {title!r} should start with '# {nb.name[:2]} · '"
+        expected = f"# {nb.name[:2]} · "
+        assert title.startswith(expected), f"{nb.name}: title {title!r} should start with {expected!r}"
         assert f"\n#{title}\n" in f"\n{syllabus}\n", (
             f"lectures.md has no heading '##{title[1:]}' for {nb.name}"
         )
