@@ -483,7 +483,25 @@ def test_fashion_mnist_is_pinned_next_to_mnist(nb):
 
 # ---- filesystem failures: each an MNISTError naming the path, what is wrong, and the fix ------------
 
-ROOT = os.geteuid() == 0  # root ignores permission bits, so chmod cannot deny it anything
+
+def _chmod_denies_access() -> bool:
+    """False for root (os.geteuid() == 0, or any process with CAP_DAC_OVERRIDE): chmod 000 denies it nothing."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        probe = Path(folder) / "probe"
+        probe.write_bytes(b"x")
+        probe.chmod(0)
+        try:
+            probe.read_bytes()
+        except PermissionError:
+            return True
+        finally:
+            probe.chmod(0o600)
+    return False
+
+
+ROOT = not _chmod_denies_access()  # then permission errors are simulated (monkeypatched) instead
 PERMISSION_DENIED = PermissionError(errno.EACCES, "Permission denied")
 
 
