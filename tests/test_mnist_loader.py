@@ -928,3 +928,28 @@ def test_downloaded_files_have_ordinary_permissions(nb, cache, served, umask):
         os.umask(previous)
     for name in NAMES:
         assert stat.S_IMODE((cache / name).stat().st_mode) == 0o666 & ~umask, name
+
+
+def test_recompressed_or_cut_copy_of_another_file_is_refused(nb, tmp_path, cache, monkeypatch):
+    """Another dataset's file, or a training file under a test name, re-packed (other bytes, other hash)."""
+    fashion, mnist = sample_arrays(4), sample_arrays(5)
+    monkeypatch.setattr(nb, "FINGERPRINT_ITEMS", 5)
+    for dataset, arrays in (("fashion_mnist", fashion), ("mnist", mnist)):
+        for name, array in arrays.items():
+            fingerprint = hashlib.sha256(array[:5].tobytes()).hexdigest()
+            monkeypatch.setitem(nb.FINGERPRINTS, fingerprint, (dataset, name))
+    folder = tmp_path / "data"
+    write_dataset(folder, {**mnist, NAMES[0]: fashion[NAMES[0]][:8]})  # the first 8 Fashion images, re-packed
+    with pytest.raises(
+        nb.MNISTError,
+        match=rf"^{folder / NAMES[0]}: holds the content of Fashion-MNIST's train-images-idx3-ubyte\.gz \(its first "
+        r"5 items match\), not MNIST's train-images-idx3-ubyte\.gz\. To fix it, put MNIST's "
+        r"train-images-idx3-ubyte\.gz there \(replace it with an intact copy; or leave out data_dir",
+    ):
+        nb.load_mnist(data_dir=folder, cache_dir=cache)
+    write_dataset(folder, {**mnist, NAMES[3]: mnist[NAMES[1]][:N_TEST]})  # training labels as test labels
+    with pytest.raises(nb.MNISTError, match=r"t10k-labels-idx1-ubyte\.gz: holds the content of MNIST's train-labels"):
+        nb.load_mnist(data_dir=folder, cache_dir=cache)
+    write_dataset(folder, {**mnist, NAMES[0]: mnist[NAMES[0]][:7], NAMES[1]: mnist[NAMES[1]][:7]})  # a subset
+    (x_train, _), _ = nb.load_mnist(data_dir=folder, cache_dir=cache, verbose=False)
+    assert len(x_train) == 7
