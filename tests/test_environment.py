@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import re
 import tomllib
 
 import yaml
-from lectures import ROOT
-
-PIN = re.compile(r"^([A-Za-z0-9_.\-\[\]]+)==([^\s;#]+)$")
+from lectures import PIN, ROOT, exact_pins
 
 
 def requirement_pins() -> dict[str, str]:
-    pins = {}
-    for number, line in enumerate((ROOT / "requirements.txt").read_text().splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        match = PIN.match(line)
-        assert match, f"requirements.txt line {number}: {line!r} is not an exact pin (name==version)"
-        pins[match.group(1).lower().replace("_", "-")] = match.group(2)
-    return pins
+    return exact_pins(ROOT / "requirements.txt")
 
 
 def test_requirements_pin_the_lecture_stack():

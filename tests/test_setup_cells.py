@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import builtins
 import importlib.metadata
-import re
 import subprocess
 import textwrap
 import types
 
 import pytest
-from lectures import NOTEBOOKS, ROOT, code_cells, read
+from lectures import NOTEBOOKS, ROOT, code_cells, exact_pins, read
 
 ids = [nb.stem for nb in NOTEBOOKS]
 GUARD = 'if "google.colab" in sys.modules:'
@@ -28,8 +27,7 @@ GUARD = 'if "google.colab" in sys.modules:'
 
 def colab_versions() -> dict[str, str]:
     """Package versions of today's Colab CPU runtime, from the constraints `make test-colab` uses."""
-    pins = (ROOT / "envs" / "colab" / "constraints.txt").read_text(encoding="utf-8")
-    return {m[1].lower(): m[2] for m in re.finditer(r"^([A-Za-z0-9_.-]+)==(\S+)$", pins, re.MULTILINE)}
+    return exact_pins(ROOT / "envs" / "colab" / "constraints.txt")
 
 
 def colab_branch(notebook) -> str:
