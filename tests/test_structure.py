@@ -49,11 +49,7 @@ def test_setup_cell_is_colab_guarded(notebook):
         f"{notebook.name}: code cell {number} (the setup cell) must install only on Colab, "
         'under `if "google.colab" in sys.modules:`'
     )
-    installs = re.findall(r"pip.{0,40}install[^\n]*", setup.source)
-    for line in installs:
-        assert not re.search(r"[\"'\s]jax(lib)?(\[\w+\])?[\"'\s>=<]", line.replace("jax==", "")), (
-            f"{notebook.name}: the setup cell must never (re)install jax on Colab: {line.strip()}"
-        )
+    # What the branch does (never touching jax) is tested by behaviour in test_setup_cells.py.
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
