@@ -138,7 +138,7 @@ def test_an_intended_error_keeps_only_its_message(tmp_path):
     path = tmp_path / "09_errors.ipynb"
     make_notebook(
         path,
-        [("raise KeyError('shown on purpose')", [], ["nbval-raises-exception"]), ("print('ran on')", [], ["headline"])],
+        [("raise KeyError('shown on purpose')", [], ["raises-exception"]), ("print('ran on')", [], ["headline"])],
     )
     nb = execute_notebook(path)
     error = nb.cells[0].outputs[0]

@@ -65,8 +65,8 @@ def test_executed_in_order_from_a_fresh_kernel(notebook):
 def test_no_unexpected_errors(notebook):
     for number, cell in code_cells(read(notebook)):
         errors = [o for o in cell.outputs if o.output_type == "error"]
-        if "nbval-raises-exception" in cell.metadata.get("tags", []):
-            assert errors, f"{notebook.name}: code cell {number} is tagged nbval-raises-exception but stores no error"
+        if "raises-exception" in cell.metadata.get("tags", []):
+            assert errors, f"{notebook.name}: code cell {number} is tagged raises-exception but stores no error"
         else:
             assert not errors, f"{notebook.name}: code cell {number} stores an error: {errors[0].ename}"
 
@@ -91,7 +91,7 @@ def test_size_budget(notebook):
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
 def test_cells_have_ids_and_known_tags(notebook):
-    known = {"nbval-ignore-output", "nbval-raises-exception", "nbval-check-output", "library", "headline"}
+    known = {"nbval-ignore-output", "raises-exception", "nbval-check-output", "library", "headline"}
     nb = read(notebook)
     for index, cell in enumerate(nb.cells):
         assert cell.get("id"), f"{notebook.name}: cell {index} has no id (nbformat >= 4.5 needs one)"

@@ -34,10 +34,10 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class LectureClient(NotebookClient):
-    """nbclient honours only ``raises-exception``; the lectures use nbval's ``nbval-raises-exception``."""
+    """Lets a cell tagged ``raises-exception`` (honoured by nbclient and nbval alike) show its error."""
 
     async def _check_raise_for_error(self, cell, cell_index, exec_reply):
-        if "nbval-raises-exception" in cell.metadata.get("tags", []):
+        if "raises-exception" in cell.metadata.get("tags", []):
             return  # an error this cell is meant to show
         await super()._check_raise_for_error(cell, cell_index, exec_reply)
 
@@ -173,7 +173,7 @@ def execute_notebook(
     # A failure while displaying a result (say, a figure whose label cannot be drawn) is stored as an
     # error output without failing the cell: treat it as the failure it is.
     for index, cell in enumerate(nb.cells):
-        if "nbval-raises-exception" in cell.metadata.get("tags", []):
+        if "raises-exception" in cell.metadata.get("tags", []):
             continue
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
@@ -321,7 +321,7 @@ def shorten_expected_tracebacks(nb) -> None:
     must not be stored in a lecture; the error itself is what the cell teaches.
     """
     for cell in nb.cells:
-        if "nbval-raises-exception" in cell.metadata.get("tags", []):
+        if "raises-exception" in cell.metadata.get("tags", []):
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "error" and out.get("traceback"):
                     out["traceback"] = out["traceback"][-1:]
