@@ -7,13 +7,14 @@ import tomllib
 from pathlib import Path
 
 import nbformat
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SETTINGS = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["jax-lectures"]
 COLAB_PREFIX = f"https://colab.research.google.com/github/{SETTINGS['github']}/blob/{SETTINGS['branch']}/"
 MARKDOWN_LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
-PIN = re.compile(r"^([A-Za-z0-9_.\-\[\]]+)==([^\s;#]+)$")
 
 
 def read(notebook: Path):
@@ -34,13 +35,18 @@ def markdown_links(text: str) -> list[str]:
 
 
 def exact_pins(path: Path) -> dict[str, str]:
-    """{package: version} from a requirements or constraints file in which every line is name==version."""
+    """{package: version} from a requirements or constraints file in which every requirement is name==version,
+    for the pins whose environment marker (if any) holds for this Python."""
     pins = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        match = PIN.match(line)
-        assert match, f"{path.relative_to(ROOT)} line {number}: {line!r} is not an exact pin (name==version)"
-        pins[match.group(1).lower().replace("_", "-")] = match.group(2)
+        requirement = Requirement(line)
+        specs = list(requirement.specifier)
+        assert len(specs) == 1 and specs[0].operator == "==", (
+            f"{path.relative_to(ROOT)} line {number}: {line!r} is not an exact pin (name==version)"
+        )
+        if requirement.marker is None or requirement.marker.evaluate():
+            pins[canonicalize_name(requirement.name)] = specs[0].version
     return pins
