@@ -1,15 +1,13 @@
-"""Collect every lecture as an nbval test, each run alone in an empty folder.
+"""Collect every lecture in notebooks/ as an nbval test, each run alone in an empty folder.
 
-nbval starts the kernel in the notebook's own directory. Here each notebook is
-copied into a fresh temporary folder first, so one execution checks both the
-stored outputs (strict nbval: every unmarked cell is compared) and that the
-lecture is self-contained, as it is when opened alone in Colab.
-Do not also pass ``--nbval``: that would collect every notebook a second time.
+Each notebook is copied into a fresh temporary folder before its kernel starts, so one execution checks both the
+stored outputs (strict nbval: every unmarked cell is compared) and that the lecture is self-contained, as when it
+is opened alone in Colab. With `--nbval` or `--nbval-lax` on the command line nbval collects the notebooks itself
+(stock nbval, as its documentation runs it) and this collector stands aside, so nothing is collected twice.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,20 +15,15 @@ from pathlib import Path
 import pytest
 from nbval.kernel import CURRENT_ENV_KERNEL_NAME, RunningKernel
 from nbval.plugin import IPyNbFile
+from runner import cell_timeout_s, set_kernel_defaults, stray_message
 
 pytest_plugins = ["pytester"]
 
-ROOT = Path(__file__).resolve().parent
-NOTEBOOKS = ROOT / "notebooks"
-SANITIZER = ROOT / "tests" / "nbval_sanitize.cfg"
-
-# Not compared: stderr (XLA/absl log lines and progress bars differ between
-# Jupyter and pytest) and animations, which the image-export test checks instead.
+# Not compared: stderr (XLA/absl log lines and progress bars differ between Jupyter and pytest) and animations,
+# which the image-export test checks instead.
 EXTRA_SKIP_COMPARE = ("stderr", "image/gif")
 
-# Tests run on the CPU unless told otherwise (GPU: JAX_PLATFORMS=cuda make test).
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
-os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+set_kernel_defaults()
 
 
 class IsolatedNotebook(IPyNbFile):
@@ -55,27 +48,23 @@ class IsolatedNotebook(IPyNbFile):
     def teardown(self):
         super().teardown()
         if self.workdir is not None:
-            stray = sorted(p.name for p in self.workdir.iterdir() if p.name != self.path.name)
+            stray = stray_message(self.path.name, self.workdir, expected=(self.path.name,))
             shutil.rmtree(self.workdir, ignore_errors=True)
             if stray:
-                pytest.fail(
-                    f"{self.path.name} left files in its working folder: {stray}. "
-                    "Lectures write only to temporary directories or the data cache.",
-                    pytrace=False,
-                )
+                pytest.fail(stray, pytrace=False)
 
 
 def pytest_configure(config):
     if config.option.nbval_sanitize_with is None:
-        config.option.nbval_sanitize_with = str(SANITIZER)
+        config.option.nbval_sanitize_with = str(config.rootpath / "tests" / "nbval_sanitize.cfg")
+    if not any(arg.startswith("--nbval-cell-timeout") for arg in config.invocation_params.args):
+        config.option.nbval_cell_timeout = cell_timeout_s()  # the same limit as `make lectures`
 
 
 def pytest_collect_file(file_path: Path, parent):
-    if file_path.suffix == ".ipynb" and file_path.parent == NOTEBOOKS and not parent.config.option.nbval:
+    config = parent.config
+    if config.option.nbval or config.option.nbval_lax:
+        return None
+    if file_path.suffix == ".ipynb" and file_path.parent == config.rootpath / "notebooks":
         return IsolatedNotebook.from_parent(parent, path=file_path)
     return None
-
-
-@pytest.fixture(scope="session")
-def notebooks() -> list[Path]:
-    return sorted(NOTEBOOKS.glob("*.ipynb"))

@@ -9,9 +9,9 @@ from pathlib import Path
 import nbformat
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from runner import ROOT, execute, notebooks
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = notebooks()
 SETTINGS = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["jax-lectures"]
 COLAB_PREFIX = f"https://colab.research.google.com/github/{SETTINGS['github']}/blob/{SETTINGS['branch']}/"
 MARKDOWN_LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
@@ -50,3 +50,22 @@ def exact_pins(path: Path) -> dict[str, str]:
         if requirement.marker is None or requirement.marker.evaluate():
             pins[canonicalize_name(requirement.name)] = specs[0].version
     return pins
+
+
+def make_notebook(path: Path, cells) -> Path:
+    """cells: (source, stored text outputs as [(stream name, text)], tags)."""
+    nb = nbformat.v4.new_notebook(
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    )
+    for count, (source, outputs, tags) in enumerate(cells, start=1):
+        cell = nbformat.v4.new_code_cell(source, execution_count=count, metadata={"tags": tags})
+        cell.outputs = [nbformat.v4.new_output("stream", name=name, text=text) for name, text in outputs]
+        nb.cells.append(cell)
+    nbformat.write(nb, path)
+    return path
+
+
+def kernel_prints(source: str, folder: Path) -> str:
+    """What one cell prints in a fresh kernel, started by the runner as for every notebook."""
+    nb = execute(make_notebook(folder / "probe.ipynb", [(source, [], [])]))
+    return "".join(out.get("text", "") for out in nb.cells[0].outputs).strip()

@@ -35,15 +35,14 @@ Not covered: convolutions (``conv_general_dilated``, also bfloat16 on a TPU),
 kernels. Only the CPU rule is replaced: on a real GPU or TPU nothing changes.
 
 Install before anything is compiled: JAX caches compiled computations, and a
-function compiled before ``install()`` keeps its exact numerics. The hook in
-``tools/emulation_site/sitecustomize.py`` installs it as soon as ``jax`` is
-imported in any process started with ``JAX_LECTURES_EMULATE=tpu-bf16`` and
-``tools/emulation_site`` on ``PYTHONPATH`` (notebook kernels included).
+function compiled before ``install()`` keeps its exact numerics. In
+``make test-tpu-numerics`` every notebook kernel installs it at start-up through
+the IPython startup file ``tools/tpu_numerics_startup.py`` (PYTHONSTARTUP).
+Check in a process: ``sys.modules["emulate_tpu_numerics"].active()``.
 """
 
 from __future__ import annotations
 
-ENV_VAR = "JAX_LECTURES_EMULATE"
 MODE = "tpu-bf16"
 
 # bfloat16 keeps float32's 8 exponent bits and 7 of its 23 mantissa bits.
@@ -122,19 +121,3 @@ def install(mode: str = MODE) -> None:
     tpu_bf16_dot_general_lowering.original_rule = original_rule  # for debugging
     mlir.register_lowering(dot_general_p, tpu_bf16_dot_general_lowering, platform="cpu", inline=inline)
     _installed_mode = mode
-
-
-def install_from_env(environ=None) -> str | None:
-    """Install the emulation that ``JAX_LECTURES_EMULATE`` names, if it is set.
-
-    Returns the mode installed, or None when the variable is unset or empty.
-    Raises on an unknown mode or when installing fails: a test run that asked
-    for the emulation must not silently run without it.
-    """
-    import os
-
-    mode = (os.environ if environ is None else environ).get(ENV_VAR, "").strip()
-    if not mode:
-        return None
-    install(mode)
-    return mode

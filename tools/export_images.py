@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 
 import nbformat
+from runner import ROOT, notebooks
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ROOT / "notebooks"
 IMAGES = ROOT / "_images"
 MIME_BY_SUFFIX = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg"}
 
@@ -50,28 +49,30 @@ def exported_figures(notebook: Path) -> dict[str, bytes]:
     return figures
 
 
-def export(notebooks: list[Path]) -> None:
-    """Write each notebook's figures to _images/ and drop its figures no cell exports any more."""
-    IMAGES.mkdir(exist_ok=True)
-    for notebook in notebooks:
+def export(paths: list[Path], images: Path = IMAGES) -> None:
+    """Write each notebook's figures to ``images`` and drop its figures no cell exports any more."""
+    images.mkdir(exist_ok=True)
+    for notebook in paths:
         wanted = exported_figures(notebook)
         for name, data in wanted.items():
-            target = IMAGES / name
+            target = images / name
             if not target.exists() or target.read_bytes() != data:
-                tmp = target.with_suffix(target.suffix + ".tmp")
-                tmp.write_bytes(data)
-                tmp.replace(target)  # atomic: a reader never sees half a figure
-                print(f"exported {target.relative_to(ROOT)}")
-        for stale in sorted(IMAGES.glob(f"{notebook.stem}-*")):
+                tmp = target.with_name(target.name + ".tmp")
+                try:
+                    tmp.write_bytes(data)
+                    tmp.replace(target)  # atomic: a reader never sees half a figure
+                finally:
+                    tmp.unlink(missing_ok=True)  # a failed write leaves nothing behind
+                print(f"exported {images.name}/{name}")
+        for stale in sorted(images.glob(f"{notebook.stem}-*")):
             if stale.name not in wanted:
                 stale.unlink()
-                print(f"removed stale {stale.relative_to(ROOT)}")
+                print(f"removed stale {images.name}/{stale.name}")
 
 
 def main(argv: list[str]) -> int:
-    notebooks = [Path(a) for a in argv] or sorted(NOTEBOOKS.glob("*.ipynb"))
     try:
-        export(notebooks)
+        export([Path(a) for a in argv] or notebooks())
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

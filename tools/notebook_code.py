@@ -11,9 +11,8 @@ import types
 from pathlib import Path
 
 import nbformat
+from runner import NOTEBOOK_DIR
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ROOT / "notebooks"
 LIBRARY_TAG = "library"
 
 
@@ -24,9 +23,9 @@ def library_cells(notebook: Path) -> list[str]:
 
 def load_notebook_code(name: str) -> types.ModuleType:
     """Execute the ``library`` cells of ``notebooks/<name>*.ipynb`` into a module."""
-    matches = sorted(NOTEBOOKS.glob(f"{name}*.ipynb"))
+    matches = sorted(NOTEBOOK_DIR.glob(f"{name}*.ipynb"))
     if len(matches) != 1:
-        raise FileNotFoundError(f"expected one notebook matching {name!r} in {NOTEBOOKS}, found {matches}")
+        raise FileNotFoundError(f"expected one notebook matching {name!r} in {NOTEBOOK_DIR}, found {matches}")
     notebook = matches[0]
     sources = library_cells(notebook)
     if not sources:

@@ -2,8 +2,6 @@
 
 On Colab the kernel imports ``google.colab`` before the first cell, so a lecture's setup cell sees
 ``"google.colab" in sys.modules`` and runs its Colab branch. ``make test-colab`` imports this package
-the same way (see ``../sitecustomize.py``) in an environment built from Colab's package list.
+the same way (see ``../../startup.py``) in an environment built from Colab's package list.
 It provides only what the lectures and their libraries touch; anything else raises.
 """
-
-IN_STANDIN = True

@@ -1,10 +1,10 @@
-"""The TPU matmul-numerics emulation (tools/emulate_tpu_numerics.py) does what `make test-tpu-numerics` relies on.
+"""The TPU matmul-numerics emulation does what `make test-tpu-numerics` relies on. Not in the default test paths:
+that target runs it (`pytest tests/check_tpu_numerics.py`), with PYTHONSTARTUP set as for the notebooks' kernels.
 
-Under ``JAX_LECTURES_EMULATE=tpu-bf16`` with ``tools/emulation_site`` on ``PYTHONPATH``, a default-precision
-float32 ``dot_general`` must equal the exact product of its operands rounded to bfloat16 (the TPU's one
-bfloat16 pass, accumulated in float32), wherever it comes from; full-precision requests stay exact.
-The emulation patches JAX globally, so every check runs in a fresh subprocess (or kernel) started the way
-the make target starts them: environment variable plus PYTHONPATH, nothing else.
+A default-precision float32 ``dot_general`` must equal the exact product of its operands rounded to bfloat16 (the
+TPU's one bfloat16 pass, accumulated in float32), wherever it comes from; full-precision requests stay exact. The
+emulation patches JAX globally, so each probe runs in a fresh process, and each kernel check in a fresh kernel
+started by the runner with the environment the make target gives the notebooks' kernels.
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from lectures import ROOT, kernel_prints
 
-ROOT = Path(__file__).resolve().parent.parent
-SITE = ROOT / "tools" / "emulation_site"
-ENV_VAR = "JAX_LECTURES_EMULATE"
+TOOLS = ROOT / "tools"
+STARTUP = TOOLS / "tpu_numerics_startup.py"
 MODE = "tpu-bf16"
 
 # Relative distances to the reference, max|difference| / max|reference|. Float32 accumulation of
@@ -143,22 +142,11 @@ GRAD_CASES = ["grad", "jit grad", "grad wrt input"]
 NNX_CASES = ["nnx.Linear", "nnx.jit nnx.Linear", "nnx.grad kernel"]
 
 
-def emulation_env(mode: str | None = MODE) -> dict[str, str]:
-    """The environment `make test-tpu-numerics` gives its processes (or, with mode=None, a plain one)."""
-    env = dict(os.environ)
-    env.pop(ENV_VAR, None)
-    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and Path(p).resolve() != SITE]
-    if mode is not None:
-        env[ENV_VAR] = mode
-        paths.insert(0, str(SITE))
-    env["PYTHONPATH"] = os.pathsep.join(paths)
-    env["JAX_PLATFORMS"] = "cpu"
-    return env
-
-
-def run_probe(mode: str | None) -> dict:
+def run_probe(emulated: bool) -> dict:
+    install = "import emulate_tpu_numerics\nemulate_tpu_numerics.install()\n" if emulated else ""
+    env = {**os.environ, "PYTHONPATH": str(TOOLS), "JAX_PLATFORMS": "cpu"}
     result = subprocess.run(
-        [sys.executable, "-c", PROBE], env=emulation_env(mode), cwd=ROOT, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", install + PROBE], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     lines = [line for line in result.stdout.splitlines() if line.startswith("PROBE-RESULT ")]
     assert result.returncode == 0 and lines, f"probe failed:\n{result.stdout}\n{result.stderr}"
@@ -168,13 +156,13 @@ def run_probe(mode: str | None) -> dict:
 @pytest.fixture(scope="module")
 def emulated() -> dict:
     pytest.importorskip("flax")
-    return run_probe(MODE)
+    return run_probe(True)
 
 
 @pytest.fixture(scope="module")
 def plain() -> dict:
     pytest.importorskip("flax")
-    return run_probe(None)
+    return run_probe(False)
 
 
 def emulated_cases(result: dict, names: list[str]) -> dict:
@@ -226,73 +214,29 @@ def test_without_the_variable_everything_is_exact(plain):
     assert not exact_cases(plain, every_case), exact_cases(plain, every_case)
 
 
-def test_unknown_mode_fails_loudly():
-    """A run that asked for an emulation cannot go on without it: every `import jax` raises, the second one too."""
-    code = (
-        "for attempt in range(2):\n"
-        "    try:\n"
-        "        import jax\n"
-        "    except ValueError as err:\n"
-        "        print('refused:', err)\n"
-        "    else:\n"
-        "        print('imported')\n"
-    )
-    env = emulation_env("tpu-fp8")
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    refusal = "refused: unknown numerics emulation 'tpu-fp8'; the only one is 'tpu-bf16'"
-    assert result.stdout.splitlines() == [refusal, refusal], result.stdout + result.stderr
+KERNEL_PROBE = (
+    "import sys, numpy as np, jax.numpy as jnp\n"
+    "emulation = sys.modules.get('emulate_tpu_numerics')\n"
+    "x = np.float32(1 + 2**-12) * np.ones((1, 4), np.float32)\n"
+    "print(emulation and emulation.active(), float(jnp.dot(x, x.T)[0, 0]),"
+    " float(jnp.dot(x, x.T, precision='highest')[0, 0]))\n"
+)
 
 
-def test_plain_python_startup_does_not_import_jax():
-    code = "import sys; print('jax' in sys.modules, 'emulate_tpu_numerics' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], env=emulation_env(), capture_output=True, text=True)
-    assert result.stdout.split() == ["False", "False"], result.stderr
-
-
-def kernel_report(kernel_module, workdir: Path) -> list[str]:
-    """Start a kernel as conftest.py does (nbval's RunningKernel, parent environment, an empty folder)."""
-    kernel = kernel_module.RunningKernel(kernel_module.CURRENT_ENV_KERNEL_NAME, cwd=str(workdir))
-    code = (
-        "import sys, numpy as np, jax.numpy as jnp\n"
-        "emulation = sys.modules.get('emulate_tpu_numerics')\n"
-        "x = np.float32(1 + 2**-12) * np.ones((1, 4), np.float32)\n"
-        "print('KERNEL', emulation and emulation.active(), float(jnp.dot(x, x.T)[0, 0]),"
-        " float(jnp.dot(x, x.T, precision='highest')[0, 0]))\n"
-    )
-    lines = []
-
-    def collect(msg):
-        if msg["msg_type"] == "stream":
-            lines.extend(msg["content"]["text"].splitlines())
-        elif msg["msg_type"] == "error":
-            lines.append("ERROR " + msg["content"]["ename"] + ": " + msg["content"]["evalue"])
-
-    try:
-        kernel.kc.execute_interactive(code, timeout=120, output_hook=collect)
-    finally:
-        kernel.stop()
-    report = [line for line in lines if line.startswith(("KERNEL", "ERROR"))]
-    assert len(report) == 1 and report[0].startswith("KERNEL "), lines
-    return report[0].split()[1:]
-
-
-def check_kernel_is_emulated(kernel_module, workdir: Path):
-    active, default, highest = kernel_report(kernel_module, workdir)
+def check_kernel_is_emulated(tmp_path):
+    active, default, highest = kernel_prints(KERNEL_PROBE, tmp_path).split()
     assert active == MODE
     # 1 + 2**-12 rounds to 1 in bfloat16: the emulated sum of four squares is 4, the exact one is more.
     assert float(default) == 4.0
     assert float(highest) > 4.001
 
 
-def test_notebook_kernels_started_like_nbval_are_emulated(monkeypatch, tmp_path):
-    """Given the make target's environment, the kernels that conftest.py starts install the emulation."""
-    kernel_module = pytest.importorskip("nbval.kernel")
-    for name, value in emulation_env().items():
-        monkeypatch.setenv(name, value)
-    check_kernel_is_emulated(kernel_module, tmp_path)
+def test_kernels_started_with_the_startup_file_are_emulated(monkeypatch, tmp_path):
+    monkeypatch.setenv("PYTHONSTARTUP", str(STARTUP))
+    check_kernel_is_emulated(tmp_path)
 
 
-@pytest.mark.skipif(not os.environ.get(ENV_VAR), reason=f"this run is not emulated ({ENV_VAR} unset)")
 def test_this_runs_notebook_kernels_are_emulated(tmp_path):
-    """Under `make test-tpu-numerics`: the notebooks' kernels of this very run get the emulation (no silent no-op)."""
-    check_kernel_is_emulated(pytest.importorskip("nbval.kernel"), tmp_path)
+    """Under `make test-tpu-numerics` the notebooks' kernels inherit this process's PYTHONSTARTUP: no silent no-op."""
+    assert os.environ.get("PYTHONSTARTUP") == str(STARTUP), "run this file through `make test-tpu-numerics`"
+    check_kernel_is_emulated(tmp_path)
