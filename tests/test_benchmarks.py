@@ -34,4 +34,6 @@ def test_benchmark_quick_mode_runs_every_measure(tmp_path):
     pytorch = next(row for row in report["rows"] if row["name"] == "3. PyTorch eager")
     assert "median" in pytorch or "not installed" in pytorch["note"], pytorch
     assert all(row["target"] is None for row in report["rows"]), "quick mode must not judge targets"
+    peak = next(row for row in measured if row["name"].startswith("7. peak RSS"))["median"]
+    assert 50 < peak < 16_384, f"peak memory {peak} MiB is not in MiB (ru_maxrss is KiB on Linux, bytes on macOS)"
     assert "jax-lectures benchmark" in result.stdout

@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from lectures import COLAB_PREFIX, NOTEBOOKS, ROOT, markdown_links
 
-DOCS = [ROOT / "lectures.md", ROOT / "README.md"]
+DOCS = [ROOT / "lectures.md", ROOT / "README.md", ROOT / "CONTRIBUTING.md"]
 
 
 def test_syllabus_lists_every_lecture_in_order():
