@@ -155,13 +155,11 @@ def run_probe(emulated: bool) -> dict:
 
 @pytest.fixture(scope="module")
 def emulated() -> dict:
-    pytest.importorskip("flax")
     return run_probe(True)
 
 
 @pytest.fixture(scope="module")
 def plain() -> dict:
-    pytest.importorskip("flax")
     return run_probe(False)
 
 

@@ -283,20 +283,25 @@ def headline(nb) -> str:
 
 
 def lectures(paths: list[Path], timeout_s: int) -> int:
-    rows = []
-    for path in paths:
-        print(f"running {path.name} ...", flush=True)
-        start = time.perf_counter()
-        nb = execute(path, timeout_s)
-        rows.append((path.stem, f"{time.perf_counter() - start:.1f}", headline(nb)))
-        BUILD.mkdir(exist_ok=True)
-        nbformat.write(nb, BUILD / path.name)
-        (BUILD / f"{path.stem}.html").write_text(to_html(nb), encoding="utf-8")
-    total = sum(float(r[1]) for r in rows)
-    rows = [("lecture", "seconds", "headline result"), *rows, ("total", f"{total:.1f}", "outputs in build/")]
-    widths = [max(len(r[i]) for r in rows) for i in range(2)]
-    for row in rows:
-        print(f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]}")
+    """Run each notebook into build/ (.ipynb and .html); print a table of lectures, seconds and headlines."""
+    rows, total = [], 0.0
+    try:
+        for path in paths:
+            print(f"running {path.name} ...", flush=True)
+            start = time.perf_counter()
+            rows.append((path.stem, "-", "FAILED"))
+            nb = execute(path, timeout_s)
+            seconds = time.perf_counter() - start
+            total += seconds
+            rows[-1] = (path.stem, f"{seconds:.1f}", headline(nb))
+            BUILD.mkdir(exist_ok=True)
+            nbformat.write(nb, BUILD / path.name)
+            (BUILD / f"{path.stem}.html").write_text(to_html(nb), encoding="utf-8")
+    finally:
+        rows = [("lecture", "seconds", "headline result"), *rows, ("total", f"{total:.1f}", "outputs in build/")]
+        widths = [max(len(r[i]) for r in rows) for i in range(2)]
+        for row in rows:
+            print(f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]}")
     return 0
 
 
