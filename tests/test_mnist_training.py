@@ -100,3 +100,11 @@ def test_epoch_skips_the_remainder_batch(nb, toy):
     graphdef, state = nnx.split((model, nb.make_optimizer(model, 10)))
     _, metrics = nb.train_epoch(graphdef, state, images[:200], labels[:200], jax.random.key(0), batch_size=64)
     assert metrics["loss"].shape == (3,)  # 200 // 64; the other 8 examples sit this epoch out
+
+
+def test_runs_of_one_recipe_share_one_graph_definition(nb):
+    """make_optimizer reuses one optax transform per recipe, so two runs of it compile one program."""
+    model = nb.MLP(SIZES, rngs=nnx.Rngs(0))
+    first, second = (nnx.split((model, nb.make_optimizer(model, 10)))[0] for _ in range(2))
+    assert first == second and hash(first) == hash(second)
+    assert nnx.split((model, nb.make_optimizer(model, 20)))[0] != first  # another schedule, another program
