@@ -14,8 +14,8 @@ STAMP  := $(VENV)/.installed-from-requirements
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required, found " + sys.version.split()[0]'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet "$$(grep '^uv==' requirements.txt)"  # uv installs the lock in a third of pip's time
+	$(UV) pip install --quiet --python $(PY) -r requirements.txt
 	touch $@
 
 lectures: $(STAMP)
