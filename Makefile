@@ -9,7 +9,7 @@ UV     := $(VENV)/bin/uv
 # The stamp is rebuilt when the lock changes, so `make` never runs on a stale venv.
 STAMP  := $(VENV)/.installed-from-requirements
 
-.PHONY: lectures test test-colab test-latest test-tpu-numerics refresh export lock lint lab bench clean
+.PHONY: lectures test test-colab test-latest test-tpu-numerics test-latest-tpu-numerics refresh export lock lint lab bench clean
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required, found " + sys.version.split()[0]'
@@ -74,19 +74,28 @@ test-colab: $(COLAB_STAMP)
 # The newest releases on the newest Python here, installed afresh on every run; the notebooks run under stock
 # `pytest --nbval` (nbval's own collector, as its documentation runs it), not ours.
 LATEST_VENV := .venv-latest
+LATEST_SETUP = py=$$(tools/find_python.sh 3.14 3.13 3.12) || exit 1; \
+	rm -rf $(LATEST_VENV) && $(UV) venv --quiet --python "$$py" $(LATEST_VENV) && \
+	$(UV) pip install --quiet --python $(LATEST_VENV)/bin/python -r envs/latest/requirements.txt
 
 test-latest: $(STAMP)
-	@py=$$(tools/find_python.sh 3.14 3.13 3.12) || exit 1; \
-	rm -rf $(LATEST_VENV) && $(UV) venv --quiet --python "$$py" $(LATEST_VENV)
-	$(UV) pip install --quiet --python $(LATEST_VENV)/bin/python -r envs/latest/requirements.txt
+	@$(LATEST_SETUP)
 	tools/test_env.sh latest $(LATEST_VENV) --nbval $(ENV_TESTS) $(PYTEST_ARGS)
 
 # A TPU's default matmul numerics on the CPU: float32 operands rounded to bfloat16, float32 accumulation, installed
 # in every kernel by an IPython startup file; tests/check_tpu_numerics.py checks the emulation and that the kernels
 # of this run really were emulated.
+TPU_NUMERICS := PYTHONSTARTUP=$(CURDIR)/tools/tpu_numerics_startup.py
+
 test-tpu-numerics: $(STAMP)
-	PYTHONSTARTUP=$(CURDIR)/tools/tpu_numerics_startup.py \
-	tools/test_env.sh tpu-numerics $(VENV) notebooks tests/check_tpu_numerics.py $(PYTEST_ARGS)
+	$(TPU_NUMERICS) tools/test_env.sh tpu-numerics $(VENV) notebooks tests/check_tpu_numerics.py $(PYTEST_ARGS)
+
+# CI's third run: both proofs above in one run of the series (the newest releases under stock nbval, with a TPU's
+# matmul numerics in every kernel), as TPU users who install the newest JAX get them.
+test-latest-tpu-numerics: $(STAMP)
+	@$(LATEST_SETUP)
+	$(TPU_NUMERICS) tools/test_env.sh latest+tpu-numerics $(LATEST_VENV) --nbval $(ENV_TESTS) \
+	tests/check_tpu_numerics.py $(PYTEST_ARGS)
 
 # Benchmarks add PyTorch (CPU) to the same environment; the lectures never import it.
 BENCH_STAMP := $(VENV)/.installed-from-bench-requirements

@@ -1,5 +1,5 @@
-"""The TPU matmul-numerics emulation does what `make test-tpu-numerics` relies on. Not in the default test paths:
-that target runs it (`pytest tests/check_tpu_numerics.py`), with PYTHONSTARTUP set as for the notebooks' kernels.
+"""The TPU matmul-numerics emulation does what the TPU-numerics make targets rely on. Not in the default test paths:
+those targets run it (`pytest tests/check_tpu_numerics.py`), with PYTHONSTARTUP set as for the notebooks' kernels.
 
 A default-precision float32 ``dot_general`` must equal the exact product of its operands rounded to bfloat16 (the
 TPU's one bfloat16 pass, accumulated in float32), wherever it comes from; full-precision requests stay exact. The
@@ -235,6 +235,6 @@ def test_kernels_started_with_the_startup_file_are_emulated(monkeypatch, tmp_pat
 
 
 def test_this_runs_notebook_kernels_are_emulated(tmp_path):
-    """Under `make test-tpu-numerics` the notebooks' kernels inherit this process's PYTHONSTARTUP: no silent no-op."""
-    assert os.environ.get("PYTHONSTARTUP") == str(STARTUP), "run this file through `make test-tpu-numerics`"
+    """Under the TPU-numerics targets the notebooks' kernels inherit this process's PYTHONSTARTUP: no silent no-op."""
+    assert os.environ.get("PYTHONSTARTUP") == str(STARTUP), "run this file through a TPU-numerics make target"
     check_kernel_is_emulated(tmp_path)
