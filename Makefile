@@ -8,14 +8,16 @@ PY     := $(VENV)/bin/python
 UV     := $(VENV)/bin/uv
 # The stamp is rebuilt when the lock changes, so `make` never runs on a stale venv.
 STAMP  := $(VENV)/.installed-from-requirements
+# What the lock leaves out, and why (the file says).
+LOCK_EXCLUDES := envs/lock-excludes.txt
 
 .PHONY: lectures test test-colab test-latest test-tpu-numerics test-latest-tpu-numerics refresh export lock lint lab bench clean
 
-$(STAMP): requirements.txt envs/lock-excludes.txt
+$(STAMP): requirements.txt $(LOCK_EXCLUDES)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required, found " + sys.version.split()[0]'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet "$$(grep '^uv==' requirements.txt)"  # uv installs the lock in a third of pip's time
-	$(UV) pip install --quiet --python $(PY) -r requirements.txt --excludes envs/lock-excludes.txt
+	$(UV) pip install --quiet --python $(PY) -r requirements.txt --excludes $(LOCK_EXCLUDES)
 	touch $@
 
 lectures: $(STAMP)
@@ -30,7 +32,7 @@ export: $(STAMP)
 
 # Re-make the lock from requirements.in, keeping every pin it can (add --upgrade-package NAME to move one).
 lock: $(STAMP)
-	$(UV) pip compile --universal --python-version 3.11 requirements.in --excludes envs/lock-excludes.txt -o requirements.txt
+	$(UV) pip compile --universal --python-version 3.11 requirements.in --excludes $(LOCK_EXCLUDES) -o requirements.txt
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
